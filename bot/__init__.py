@@ -1,0 +1,1 @@
+"""The Telegram side: routers, middlewares, rendering, and the `herald` command."""

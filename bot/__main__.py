@@ -1,0 +1,5 @@
+import sys
+
+from herald.bot.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Persistence: Tortoise models, the state transitions, connection and migrations."""
