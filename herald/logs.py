@@ -14,5 +14,8 @@ def setup_logging(level: int = logging.INFO) -> None:
     root.setLevel(level)
     # aiogram logs every update at INFO and APScheduler every job run: too chatty
     # for a daemon sending thousands of messages; their warnings still show.
-    for noisy in ("aiogram.event", "apscheduler.executors", "apscheduler.scheduler", "tortoise"):
+    for noisy in ("aiogram.event", "apscheduler.scheduler", "tortoise"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # APScheduler logs every failed send with a traceback; the engine's listener
+    # already logs each retry and final failure as one line with its reason.
+    logging.getLogger("apscheduler.executors").setLevel(logging.CRITICAL)

@@ -1,0 +1,1 @@
+"""The run engine: send jobs on APScheduler, retries, rate limit, recovery."""
