@@ -386,14 +386,12 @@ async def _release_next_messages(tx, finals: Sequence[dict], now: datetime) -> N
 async def _count(tx, run_id: str, success: int, error: int, now: datetime) -> FinishedRun | None:
     """Increment the run's counters in SQL, then complete it if that was its last job."""
     d = dialect(tx)
-    await tx.execute_query(
+    progress = await rows(
+        tx,
         "UPDATE process_runs SET stats = "
         + d.stats_add(d.param(2, "bigint"), d.param(3, "bigint"), d.param(4, "bigint"))
-        + f" WHERE id = {d.param(1, 'uuid')}",
+        + f" WHERE id = {d.param(1, 'uuid')} RETURNING stats",
         [run_id, success + error, success, error],
-    )
-    progress = await rows(
-        tx, f"SELECT stats FROM process_runs WHERE id = {d.param(1, 'uuid')}", [run_id]
     )
     stats = _stats(progress[0]["stats"])
     log.info(

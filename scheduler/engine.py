@@ -210,14 +210,17 @@ class Engine:
                 with contextlib.suppress(Exception):
                     self.scheduler.remove_job(f"{JOB_PREFIX}{job_id}")
                 del self._claimed[job_id]
+        self._wake.set()
 
     async def _feed(self) -> None:
-        """Keep the window full of due jobs of running runs (invariant 10)."""
+        """Keep the window full of due jobs of running runs (invariant 10).
+
+        It refills once half the window is free, so claims are few and large.
+        """
         while not self._closing:
             running = [r for r, s in self._runs.items() if s == RunStatus.RUNNING]
             room = self.window - len(self._claimed)
-            claimed: list[Claimed] = []
-            if running and room > 0:
+            if running and room >= max(1, self.window // 2):
                 try:
                     claimed = await transitions.claim_due(running, room, utcnow())
                 except Exception as exc:  # database down: try again shortly (invariant 7)
@@ -225,9 +228,9 @@ class Engine:
                     await asyncio.sleep(1.0)
                     continue
                 self._schedule(claimed)
+                if claimed:
+                    continue
             self._wake.clear()
-            if claimed and len(self._claimed) < self.window:
-                continue
             idle = await self._idle(running)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(idle):
@@ -246,21 +249,29 @@ class Engine:
         return min(1.0, max(0.01, (due - utcnow()).total_seconds()))
 
     def _schedule(self, claimed: list[Claimed]) -> None:
+        if not claimed:
+            return
         now = utcnow()
-        for job in claimed:
-            if self._runs.get(job.run_id) != RunStatus.RUNNING:
-                # Paused or stopped while we were claiming: give the job back.
-                self.consumer.put(JobUpdate(job.job_id, JobStatus.PENDING, due_at=now))
-                continue
-            self._claimed[job.job_id] = job
-            self.scheduler.add_job(
-                self._send,
-                trigger="date",
-                run_date=now,
-                args=[job.job_id],
-                id=f"{JOB_PREFIX}{job.job_id}",
-                replace_existing=True,
-            )
+        # Each add_job wakes the scheduler through call_soon_threadsafe; paused, the
+        # whole batch costs one wake-up instead of one per job.
+        self.scheduler.pause()
+        try:
+            for job in claimed:
+                if self._runs.get(job.run_id) != RunStatus.RUNNING:
+                    # Paused or stopped while we were claiming: give the job back.
+                    self.consumer.put(JobUpdate(job.job_id, JobStatus.PENDING, due_at=now))
+                    continue
+                self._claimed[job.job_id] = job
+                self.scheduler.add_job(
+                    self._send,
+                    trigger="date",
+                    run_date=now,
+                    args=[job.job_id],
+                    id=f"{JOB_PREFIX}{job.job_id}",
+                    replace_existing=True,
+                )
+        finally:
+            self.scheduler.resume()
 
     async def _send(self, job_id: int) -> int:
         """One attempt; returns the sent message id or raises what Telegram said."""
