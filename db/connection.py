@@ -14,6 +14,7 @@ from typing import Any
 
 from aerich import Command
 from tortoise import Tortoise, connections
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.exceptions import OperationalError
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,10 @@ async def open_database(url: str, *, require_migrated: bool = True) -> None:
 
 async def close_database() -> None:
     await connections.close_all(discard=True)
+    # Tortoise caches each model's INSERT/DELETE SQL per connection *name* for the life of
+    # the process; without this, opening the other dialect next under the same name
+    # ("default") reuses the old placeholders (SQLite's `?` sent to Postgres fails).
+    EXECUTOR_CACHE.clear()
 
 
 async def ping() -> bool:

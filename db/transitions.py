@@ -270,6 +270,16 @@ async def next_due(run_ids: Sequence[uuid.UUID]) -> datetime | None:
     return due
 
 
+async def open_jobs() -> int:
+    """Jobs of active runs that are not final yet (the herald_jobs_pending gauge)."""
+    found = await rows(
+        conn(),
+        f"SELECT COUNT(*) AS n FROM send_jobs WHERE status IN {_OPEN}"
+        f" AND run_id IN (SELECT id FROM process_runs WHERE status IN {_ACTIVE})",
+    )
+    return int(found[0]["n"])
+
+
 async def release_all_queued() -> int:
     """At start nothing is in flight: every job left `queued` by a crash is due again.
 
@@ -477,9 +487,10 @@ async def reconcile(run_id: uuid.UUID, now: datetime) -> FinishedRun | None:
         drift, _ = await tx.execute_query(
             f"UPDATE process_runs SET stats = {d.stats_json(d.param(2))}"
             f" WHERE id = {d.param(1, 'uuid')} AND status IN {_ACTIVE}"
-            f" AND ({d.stat('completed_jobs')} <> {d.param(3, 'bigint')}"
-            f" OR {d.stat('success_count')} <> {d.param(4, 'bigint')})",
-            [str(run_id), json.dumps(stats), success + error, success],
+            # The whole JSON, so a drifted error_count or total_jobs, or a missing key
+            # (a NULL that `<>` would never match), is repaired too.
+            f" AND {d.stats_json('stats')} <> {d.stats_json(d.param(2))}",
+            [str(run_id), json.dumps(stats)],
         )
         if drift:
             log.warning("Run %s: stats repaired from job rows: %s", run_id, stats)

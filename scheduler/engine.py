@@ -40,6 +40,8 @@ from herald.scheduler.sending import StoredMessage, chat_ref, deliver
 
 log = logging.getLogger(__name__)
 JOB_PREFIX = "send:"
+#: Seconds between updates of the herald_runs_active and herald_jobs_pending gauges.
+GAUGE_EVERY = 5.0
 
 
 def utcnow() -> datetime:
@@ -276,12 +278,12 @@ class Engine:
     async def _send(self, job_id: int) -> int:
         """One attempt; returns the sent message id or raises what Telegram said."""
         job = self._claimed[job_id]
-        if self._closing or self._runs.get(job.run_id) != RunStatus.RUNNING:
+        if not self._may_send(job):
             raise _NotSent()
         await self.limiter.acquire()
         # Checked again with no await before the request starts: a stop that
         # returned while we waited for the limiter wins (invariant 4).
-        if self._closing or self._runs.get(job.run_id) != RunStatus.RUNNING:
+        if not self._may_send(job):
             raise _NotSent()
         self._in_flight.add(job_id)
         message = await self._message(job.message_id)
@@ -290,6 +292,18 @@ class Engine:
             return await deliver(self.bot, chat_ref(job.chat), message, self.send_timeout)
         finally:
             m.SEND_DURATION.observe(time.perf_counter() - started)
+
+    def _may_send(self, job: Claimed) -> bool:
+        """The run is running and this claim is still the live one.
+
+        After a pause and a quick resume, a job dropped from the window may be
+        claimed again: only the newest claim of a job may send, or it would go twice.
+        """
+        return (
+            not self._closing
+            and self._runs.get(job.run_id) == RunStatus.RUNNING
+            and self._claimed.get(job.job_id) is job
+        )
 
     async def _message(self, message_id: int | None) -> StoredMessage:
         if message_id not in self._messages:
@@ -421,9 +435,14 @@ class Engine:
             log.error("Run-finished handler failed: %r", task.exception())
 
     async def _reconcile_loop(self) -> None:
-        """Invariant 7: repair stats from job rows now and then, and keep gauges fresh."""
+        """Invariant 7: repair stats from job rows now and then; keep the gauges fresh."""
+        last_reconcile = time.monotonic()
         while not self._closing:
-            await asyncio.sleep(self.reconcile_every)
-            for run_id in list(self._runs):
-                self.consumer.reconcile(run_id)
             m.RUNS_ACTIVE.set(len(self._runs))
+            with contextlib.suppress(Exception):  # a gauge may lag while the database is down
+                m.JOBS_PENDING.set(await transitions.open_jobs())
+            if time.monotonic() - last_reconcile >= self.reconcile_every:
+                last_reconcile = time.monotonic()
+                for run_id in list(self._runs):
+                    self.consumer.reconcile(run_id)
+            await asyncio.sleep(min(GAUGE_EVERY, self.reconcile_every))
