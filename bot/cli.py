@@ -25,7 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply database migrations to HERALD_DATABASE_URL")
     demo = sub.add_parser("demo", help="the whole flow offline against a local Bot API sandbox")
     demo.add_argument("--targets", type=int, default=300, help="sandbox channels (default 300)")
-    demo.add_argument("--rate", type=float, default=0, help="sends per second, 0 = unlimited")
+    demo.add_argument(
+        "--rate", type=float, default=100, help="sends per second (default 100); 0 = unlimited"
+    )
     return parser
 
 
@@ -39,7 +41,8 @@ async def _migrate(settings: Settings) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    setup_logging()
+    # The demo draws on the terminal: only warnings and errors may interleave with it.
+    setup_logging(logging.WARNING if args.command == "demo" else logging.INFO)
     try:
         settings = load_settings()
         if args.command == "migrate":
