@@ -151,3 +151,37 @@ def test_the_token_is_redacted_from_log_lines(caplog: pytest.LogCaptureFixture) 
         caplog.handler.removeFilter(redact)
     assert "bot<token>/getMe" in caplog.records[0].getMessage()
     assert SECRET not in caplog.text
+
+
+async def test_running_herald_exposes_every_metric_of_dashboard_and_alerts(
+    sandbox: Sandbox, sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What Grafana and the alert rules query is what a running `herald serve` exposes."""
+    import re
+
+    from tests.test_ops_files import ALERTS, DASHBOARD, HERALD_NAME
+
+    caplog.set_level(logging.INFO)
+    port = free_port()
+    stop = asyncio.Event()
+    daemon = asyncio.create_task(
+        serve(settings_for(sandbox, sqlite_url, metrics_port=port), stop=stop)
+    )
+    try:
+        await serving(sandbox, caplog)
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{port}/metrics") as response,
+        ):
+            assert response.status == 200
+            body = await response.text()
+    finally:
+        stop.set()
+        assert await daemon == 0
+    # Sample names (with _total, _bucket, …) and family names (`# TYPE herald_x histogram`).
+    exposed = set(re.findall(r"^(?:# TYPE )?(herald_\w+)", body, flags=re.MULTILINE))
+    used = set(HERALD_NAME.findall(ALERTS.read_text())) | set(
+        HERALD_NAME.findall(DASHBOARD.read_text())
+    )
+    assert used
+    assert used <= exposed, f"queried but not exposed: {sorted(used - exposed)}"
