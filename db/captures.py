@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tortoise.transactions import in_transaction
-
 from herald.db.models import Capture, Project
 from herald.db.projects import append_to, get_project
+from herald.db.sql import transaction
 
 CAPTURE_TTL = timedelta(hours=1)
 
@@ -31,7 +30,7 @@ class Captured:
 async def start_capture(chat_id: int, user_id: int, name: str) -> Project:
     """The next message `user_id` sends in `chat_id` goes to project `name` (replaces any)."""
     project = await get_project(name)
-    async with in_transaction() as tx:
+    async with transaction() as tx:
         await Capture.filter(chat_id=chat_id).using_db(tx).delete()
         await Capture.create(chat_id=chat_id, project_id=project.id, user_id=user_id, using_db=tx)
     return project
@@ -73,7 +72,7 @@ async def take_capture(
     now: datetime | None = None,
 ) -> Captured | None:
     """Consume the capture and append the message, in one transaction; None if none pending."""
-    async with in_transaction() as tx:
+    async with transaction() as tx:
         capture = (
             await Capture.filter(chat_id=chat_id, user_id=user_id)
             .select_for_update()

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from herald.db.chats import BadChat, Rejection, normalise_chat
 from herald.db.models import ACTIVE_RUN, Message, ProcessRun, Project, ProjectStatus, Target
+from herald.db.sql import transaction
 from herald.errors import BadName, DuplicateName, ProjectActive, UnknownProject
 
 NAME = re.compile(r"[a-z0-9_-]{1,64}")
@@ -97,7 +97,7 @@ def _normalise_all(raw_chats: Iterable[str]) -> tuple[list[str], list[tuple[str,
 async def add_targets(name: str, raw_chats: Iterable[str]) -> TargetsAdded:
     """Add the valid chats the project lacks; report duplicates and rejections."""
     chats, rejected = _normalise_all(raw_chats)
-    async with in_transaction() as tx:
+    async with transaction() as tx:
         project = await locked(name, tx)
         existing = set(
             await Target.filter(project_id=project.id).using_db(tx).values_list("chat", flat=True)
@@ -128,7 +128,7 @@ async def remove_targets(name: str, raw_chats: Iterable[str]) -> TargetsRemoved:
     """Remove the given chats; a run in progress keeps its own copy of its targets."""
     chats, rejected = _normalise_all(raw_chats)
     wanted = list(dict.fromkeys(chats))
-    async with in_transaction() as tx:
+    async with transaction() as tx:
         project = await locked(name, tx)
         present = set(
             await Target.filter(project_id=project.id, chat__in=wanted)
@@ -150,7 +150,7 @@ async def add_message(
     content: dict[str, Any],
 ) -> Message:
     """Append a message; positions stay 0..n-1 (the engine orders sends by them)."""
-    async with in_transaction() as tx:
+    async with transaction() as tx:
         project = await locked(name, tx)
         return await append_to(project, kind, origin_chat_id, origin_message_id, content, tx)
 
@@ -178,7 +178,7 @@ async def append_to(
 
 async def clear_messages(name: str) -> int:
     """Remove every message; ProjectActive while a run is active. Returns how many."""
-    async with in_transaction() as tx:
+    async with transaction() as tx:
         project = await locked(name, tx)
         await _refuse_if_active(project, tx)
         messages = Message.filter(project_id=project.id).using_db(tx)
@@ -190,7 +190,7 @@ async def clear_messages(name: str) -> int:
 
 async def delete_project(name: str) -> None:
     """Delete the project with its targets, messages and runs; ProjectActive while active."""
-    async with in_transaction() as tx:
+    async with transaction() as tx:
         project = await locked(name, tx)
         await _refuse_if_active(project, tx)
         await Project.filter(id=project.id).using_db(tx).delete()

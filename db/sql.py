@@ -6,12 +6,15 @@ module is the only place that knows the two dialects apart.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import sys
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
 
 STAT_KEYS = ("total_jobs", "completed_jobs", "success_count", "error_count")
 
@@ -76,3 +79,29 @@ async def rows(client: BaseDBAsyncClient, sql: str, values: Sequence[Any] = ()) 
     starts with UPDATE, DELETE or INSERT, RETURNING or not; this one keeps them.
     """
     return await client.execute_query_dict(sql, list(values))
+
+
+@contextlib.asynccontextmanager
+async def transaction() -> AsyncIterator[BaseDBAsyncClient]:
+    """`in_transaction()` that leaves the task usable when BEGIN fails.
+
+    Tortoise 1.1 makes the new transaction the task's current connection before it
+    sends BEGIN, and nothing undoes that when BEGIN fails (a pooled connection that
+    died in a database outage): every later query of the task then runs on the dead
+    connection, which is never returned to the pool. The outcome consumer is one
+    long-lived task, so it would never record an outcome again (invariant 7).
+    """
+    context = in_transaction()
+    try:
+        client = await context.__aenter__()
+    except BaseException:
+        if getattr(context, "token", None) is not None:  # the task's connection was set
+            with contextlib.suppress(Exception):  # the rollback fails; release and reset run
+                await context.__aexit__(*sys.exc_info())
+        raise
+    try:
+        yield client
+    except BaseException:
+        await context.__aexit__(*sys.exc_info())
+        raise
+    await context.__aexit__(None, None, None)

@@ -16,8 +16,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from tortoise.transactions import in_transaction
-
 from herald import errors
 from herald.db.models import (
     ACTIVE_RUN,
@@ -30,7 +28,7 @@ from herald.db.models import (
     Target,
     empty_stats,
 )
-from herald.db.sql import STAT_KEYS, conn, dialect, rows
+from herald.db.sql import STAT_KEYS, conn, dialect, rows, transaction
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +81,7 @@ async def start_run(project_name: str, chat_id: int | None, now: datetime) -> Pr
     project = await Project.get_or_none(name=project_name)
     if project is None:
         raise errors.UnknownProject(project_name)
-    async with in_transaction() as tx:
+    async with transaction() as tx:
         d = dialect(tx)
         targets = await Target.filter(project_id=project.id).using_db(tx).count()
         messages = await Message.filter(project_id=project.id).using_db(tx).count()
@@ -145,7 +143,7 @@ async def _set_run_and_project(
     """Guarded: the run moves only from `run_from`; then its project follows."""
     client = conn()
     d = dialect(client)
-    async with in_transaction() as tx:
+    async with transaction() as tx:
         sources = ", ".join(f"'{s}'" for s in run_from)
         finished = f", finished_at = {d.param(2, 'timestamptz')}" if now else ""
         changed, _ = await tx.execute_query(
@@ -302,7 +300,7 @@ async def retarget(job_id: int, new_chat: str) -> None:
     if not job:
         return
     run_id, old = str(job[0]["run_id"]), job[0]["chat"]
-    async with in_transaction() as tx:
+    async with transaction() as tx:
         await tx.execute_query(
             f"UPDATE send_jobs SET chat = {d.param(1)} WHERE run_id = {d.param(2, 'uuid')}"
             f" AND chat = {d.param(3)}",
@@ -334,7 +332,7 @@ async def record(updates: Sequence[JobUpdate], now: datetime) -> list[FinishedRu
     unique = list({u.job_id: u for u in reversed(updates)}.values())  # first one wins
     if not unique:
         return []
-    async with in_transaction() as tx:
+    async with transaction() as tx:
         changed = await _apply_updates(tx, unique, now)
         finals = [r for r in changed if r["status"] in _FINAL]
         await _release_next_messages(tx, finals, now)
@@ -466,7 +464,7 @@ async def reconcile(run_id: uuid.UUID, now: datetime) -> FinishedRun | None:
     The job rows are the truth: after a database outage (invariant 7) or a crash
     between an outcome and its count, the counters are rebuilt from them.
     """
-    async with in_transaction() as tx:
+    async with transaction() as tx:
         d = dialect(tx)
         counts = {
             r["status"]: int(r["n"])

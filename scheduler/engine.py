@@ -27,6 +27,7 @@ from apscheduler.events import (
     JobExecutionEvent,
 )
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from tortoise.exceptions import DoesNotExist
 
 from herald import errors
 from herald.db import transitions
@@ -280,13 +281,21 @@ class Engine:
         job = self._claimed[job_id]
         if not self._may_send(job):
             raise _NotSent()
+        try:
+            message = await self._message(job.message_id)
+        except DoesNotExist:
+            raise  # the message was deleted: a final failure
+        except Exception as exc:
+            # The database is away (invariant 7): nothing was sent, so the job goes
+            # back without an attempt instead of failing as if Telegram had refused it.
+            log.warning("Job %s not sent, its message is unreadable: %s", job_id, exc)
+            raise _NotSent() from exc
         await self.limiter.acquire()
         # Checked again with no await before the request starts: a stop that
         # returned while we waited for the limiter wins (invariant 4).
         if not self._may_send(job):
             raise _NotSent()
         self._in_flight.add(job_id)
-        message = await self._message(job.message_id)
         started = time.perf_counter()
         try:
             return await deliver(self.bot, chat_ref(job.chat), message, self.send_timeout)
