@@ -16,7 +16,7 @@ from collections.abc import Callable
 #: Requests reach Telegram a little after they are granted, with jitter; a small
 #: margin keeps a burst that was spaced exactly 1 s apart from landing inside one
 #: second of Telegram's window.
-MARGIN = 1.02
+MARGIN = 1.005
 
 
 class RateLimiter:
@@ -28,6 +28,9 @@ class RateLimiter:
             self.period = max(1.0, 1.0 / rate) * MARGIN
         else:
             self.capacity, self.period = 0, 0.0
+        #: Slots broadcast sends leave free, so an operator's reply never waits for a
+        #: window that a run has filled.
+        self.reserved = 1 if self.capacity >= 2 else 0
         self._granted: deque[float] = deque()
         self._hold_until = 0.0
         self._lock = asyncio.Lock()
@@ -42,14 +45,17 @@ class RateLimiter:
         """Telegram said 429: nobody sends for `seconds` (invariant 8)."""
         self._hold_until = max(self._hold_until, self._clock() + seconds)
 
-    def _wait_needed(self) -> float:
+    def _wait_needed(self, priority: bool) -> float:
         now = self._clock()
         wait = self._hold_until - now
         if not self.unlimited:
             while self._granted and now - self._granted[0] >= self.period:
                 self._granted.popleft()
-            if len(self._granted) >= self.capacity:
-                wait = max(wait, self._granted[0] + self.period - now)
+            allowed = self.capacity if priority else self.capacity - self.reserved
+            if len(self._granted) >= allowed:
+                # The grant that must leave the window before one more fits.
+                oldest = self._granted[len(self._granted) - allowed]
+                wait = max(wait, oldest + self.period - now)
         return wait
 
     def _grant(self) -> None:
@@ -62,7 +68,7 @@ class RateLimiter:
                 self._priority_done.clear()
                 await self._priority_done.wait()
                 continue
-            wait = self._wait_needed()
+            wait = self._wait_needed(priority)
             if wait <= 0:
                 self._grant()  # no await between the check and the grant
                 return
