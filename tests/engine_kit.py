@@ -7,7 +7,9 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
+from herald.db import transitions
 from herald.db.models import JobStatus, Message, ProcessRun, Project, SendJob, Target
 from herald.sandbox import Sandbox
 from herald.scheduler.engine import Engine, RunFinished
@@ -15,11 +17,28 @@ from herald.scheduler.engine import Engine, RunFinished
 
 async def make_project(name: str, chats: list[str], texts: list[str]) -> Project:
     project = await Project.create(name=name)
-    for i, chat in enumerate(chats):
-        await Target.create(project=project, chat=chat, position=i)
-    for i, text in enumerate(texts):
-        await Message.create(project=project, position=i, kind="text", content={"text": text})
+    await Target.bulk_create(
+        [Target(project=project, chat=chat, position=i) for i, chat in enumerate(chats)]
+    )
+    await Message.bulk_create(
+        [
+            Message(project=project, position=i, kind="text", content={"text": text})
+            for i, text in enumerate(texts)
+        ]
+    )
     return project
+
+
+#: A fixed "now" for tests that drive the transitions without an engine.
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+async def claimed_run(name: str, targets: int) -> tuple[uuid.UUID, list[int]]:
+    """A started one-message run whose jobs are all claimed (queued), as the engine would."""
+    await make_project(name, [f"@{name}{i}" for i in range(targets)], ["hello"])
+    run = await transitions.start_run(name, None, T0)
+    claimed = await transitions.claim_due([run.id], targets, T0)
+    return run.id, [c.job_id for c in claimed]
 
 
 @dataclass

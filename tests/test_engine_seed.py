@@ -33,8 +33,12 @@ async def test_all_succeed_auto_stops(db: str, sandbox: Sandbox) -> None:
         run = await h.engine.start_run("seed1", chat_id=1)
         event = await h.wait_finished(run.id)
     assert event.status == RunStatus.COMPLETED
-    assert event.stats == {"total_jobs": 3, "completed_jobs": 3, "success_count": 3,
-                           "error_count": 0}
+    assert event.stats == {
+        "total_jobs": 3,
+        "completed_jobs": 3,
+        "success_count": 3,
+        "error_count": 0,
+    }
     assert await stats(run.id) == event.stats
     assert (await Project.get(name="seed1")).status == ProjectStatus.STOPPED
     assert [len(sandbox.received(c)) for c in chats] == [1, 1, 1]
@@ -50,8 +54,12 @@ async def test_some_fail_after_three_attempts(db: str, sandbox: Sandbox) -> None
         run = await h.engine.start_run("seed2", chat_id=1)
         event = await h.wait_finished(run.id)
     assert event.status == RunStatus.COMPLETED
-    assert event.stats == {"total_jobs": 5, "completed_jobs": 5, "success_count": 3,
-                           "error_count": 2}
+    assert event.stats == {
+        "total_jobs": 5,
+        "completed_jobs": 5,
+        "success_count": 3,
+        "error_count": 2,
+    }
     assert sends_to(sandbox, "@bad1") == 3
     assert sends_to(sandbox, "@bad2") == 3
     failed = await SendJob.filter(run_id=run.id, status=JobStatus.FAILED)
