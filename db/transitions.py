@@ -60,6 +60,15 @@ class FinishedRun:
 
 
 @dataclass(frozen=True)
+class Recorded:
+    """What one batch changed: the finals it counted, and the runs it completed."""
+
+    finished: list[FinishedRun]
+    succeeded: int = 0
+    failed: int = 0
+
+
+@dataclass(frozen=True)
 class Claimed:
     job_id: int
     run_id: uuid.UUID
@@ -321,7 +330,7 @@ async def retarget(job_id: int, new_chat: str) -> None:
 _FINAL = (JobStatus.SUCCEEDED, JobStatus.FAILED)
 
 
-async def record(updates: Sequence[JobUpdate], now: datetime) -> list[FinishedRun]:
+async def record(updates: Sequence[JobUpdate], now: datetime) -> Recorded:
     """Apply a batch of attempt outcomes in one transaction; return runs that just ended.
 
     A job changes only while it is `queued`, so an update that arrives twice, or
@@ -331,7 +340,7 @@ async def record(updates: Sequence[JobUpdate], now: datetime) -> list[FinishedRu
     """
     unique = list({u.job_id: u for u in reversed(updates)}.values())  # first one wins
     if not unique:
-        return []
+        return Recorded([])
     async with transaction() as tx:
         changed = await _apply_updates(tx, unique, now)
         finals = [r for r in changed if r["status"] in _FINAL]
@@ -348,7 +357,8 @@ async def record(updates: Sequence[JobUpdate], now: datetime) -> list[FinishedRu
                 finished.append(done)
     for run in finished:
         _log_finished(run)
-    return finished
+    counted = Counter(r["status"] for r in finals)
+    return Recorded(finished, counted[JobStatus.SUCCEEDED], counted[JobStatus.FAILED])
 
 
 async def _apply_updates(tx, updates: Sequence[JobUpdate], now: datetime) -> list[dict]:

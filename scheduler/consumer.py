@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from herald.db import transitions
-from herald.db.transitions import FinishedRun, JobUpdate
+from herald.db.transitions import JobUpdate, Recorded
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class _Reconcile:
     run_id: uuid.UUID
 
 
-AfterRecord = Callable[[list[int], list[FinishedRun]], None]
+AfterRecord = Callable[[list[int], Recorded], None]
 _Item = JobUpdate | Retarget | _Reconcile | asyncio.Future | None
 
 
@@ -107,13 +107,13 @@ class OutcomeConsumer:
             await _until_done(lambda: transitions.retarget(item.job_id, item.new_chat))
         else:
             done = await _until_done(lambda: transitions.reconcile(item.run_id, _now()))
-            self._after_record([], [done] if done else [])
+            self._after_record([], Recorded([done] if done else []))
 
     async def _commit(self, updates: list[JobUpdate]) -> None:
         if not updates:
             return
-        finished = await _until_done(lambda: transitions.record(updates, _now()))
-        self._after_record([u.job_id for u in updates], finished)
+        recorded = await _until_done(lambda: transitions.record(updates, _now()))
+        self._after_record([u.job_id for u in updates], recorded)
 
 
 def _now() -> datetime:

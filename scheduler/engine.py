@@ -16,7 +16,6 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from aiogram import Bot
@@ -31,8 +30,8 @@ from tortoise.exceptions import DoesNotExist
 
 from herald import errors
 from herald.db import transitions
-from herald.db.models import FINAL_JOB, JobStatus, Message, ProcessRun, RunStatus
-from herald.db.transitions import Claimed, FinishedRun, JobUpdate
+from herald.db.models import JobStatus, Message, ProcessRun, RunStatus
+from herald.db.transitions import Claimed, FinishedRun, JobUpdate, Recorded
 from herald.metrics import registry as m
 from herald.scheduler.consumer import OutcomeConsumer, Retarget
 from herald.scheduler.ratelimit import RateLimiter
@@ -49,15 +48,8 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True)
-class RunFinished:
-    """A run ended (completed, stopped or failed); the bot posts its notice."""
-
-    run_id: uuid.UUID
-    project_name: str
-    status: RunStatus
-    stats: dict[str, int]
-    chat_id: int | None
+#: A run ended (completed, stopped or failed); the bot posts its notice.
+RunFinished = FinishedRun
 
 
 class _NotSent(Exception):
@@ -113,12 +105,18 @@ class Engine:
         for run in await transitions.active_runs():
             self._runs[run.id] = RunStatus(run.status)
             done = await transitions.reconcile(run.id, utcnow())
-            if done:
-                self._finished(done)
+            if done:  # its last outcome was recorded, its count was not (invariant 7)
+                m.RUNS_FINISHED.labels(str(done.status)).inc()
+                self._runs.pop(done.run_id, None)
         if self._runs or released:
             log.info("Recovered %d active run(s); %d job(s) due again", len(self._runs), released)
+        # Runs that ended while the daemon was down, or whose notice was never posted:
+        # the bot posts it now (claim_notice keeps it to one); the metric counted them.
+        announced: set[uuid.UUID] = set()
         for run in await transitions.unnotified_runs():
-            self._announce(await self._event(run))
+            if run.id not in announced and self.on_run_finished is not None:
+                announced.add(run.id)
+                self._spawn(self.on_run_finished(await self._event(run)))
         self.scheduler.add_listener(
             self._on_job_event, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
         )
@@ -332,12 +330,7 @@ class Engine:
             return
         if event.code == EVENT_JOB_ERROR and isinstance(event.exception, asyncio.CancelledError):
             return  # shutdown(wait=False) cancelled it: not a failure, it stays queued
-        update = self._update_for(job, event)
-        if update.status in FINAL_JOB and update.status != JobStatus.CANCELLED:
-            m.JOBS_FINISHED.labels(
-                "success" if update.status == JobStatus.SUCCEEDED else "error"
-            ).inc()
-        self.consumer.put(update)
+        self.consumer.put(self._update_for(job, event))
 
     def _update_for(self, job: Claimed, event: JobExecutionEvent) -> JobUpdate:
         status = JobStatus
@@ -381,12 +374,15 @@ class Engine:
             return update
         return JobUpdate(job.job_id, JobStatus.CANCELLED, update.attempt, error=update.error)
 
-    def _after_record(self, job_ids: list[int], finished: list[FinishedRun]) -> None:
+    def _after_record(self, job_ids: list[int], recorded: Recorded) -> None:
         """Called by the consumer once a batch is committed."""
         for job_id in job_ids:
             self._claimed.pop(job_id, None)
             self._in_flight.discard(job_id)
-        for run in finished:
+        # Counted here, after the guarded write, so a duplicated event counts once.
+        m.JOBS_FINISHED.labels("success").inc(recorded.succeeded)
+        m.JOBS_FINISHED.labels("error").inc(recorded.failed)
+        for run in recorded.finished:
             self._finished(run)
         self._wake.set()
         self._recorded.set()
@@ -406,9 +402,7 @@ class Engine:
 
     def _finished(self, run: FinishedRun) -> None:
         self._runs.pop(run.run_id, None)
-        self._announce(
-            RunFinished(run.run_id, run.project_name, run.status, run.stats, run.chat_id)
-        )
+        self._announce(run)
 
     def _announce(self, event: RunFinished) -> None:
         m.RUNS_FINISHED.labels(str(event.status)).inc()

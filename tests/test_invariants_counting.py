@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from herald.db import transitions
 from herald.db.connection import close_database, open_database
 from herald.db.models import JobStatus, ProcessRun, Project, RunStatus, SendJob
-from herald.db.transitions import FinishedRun, JobUpdate
+from herald.db.transitions import FinishedRun, JobUpdate, Recorded
 from tests.engine_kit import T0, claimed_run, make_project
 
 OPEN = (JobStatus.WAITING, JobStatus.PENDING, JobStatus.RETRYING, JobStatus.QUEUED)
@@ -153,7 +153,7 @@ async def check(model: Model) -> None:
 
 async def record(model: Model, batch: list[JobUpdate], now: datetime) -> None:
     expected = model.apply(batch)
-    finished = await transitions.record(batch, now)
+    finished = (await transitions.record(batch, now)).finished
     model.announced.update(f.run_id for f in finished)
     assert {f.run_id for f in finished} == expected
     await check(model)
@@ -258,8 +258,9 @@ async def test_concurrent_records_count_each_job_once(pg_db: str) -> None:
     calls = [*updates, *(JobUpdate(j, JobStatus.SUCCEEDED, 1) for j in rng.sample(jobs, 25))]
     rng.shuffle(calls)
     results = await asyncio.gather(*(transitions.record([u], T0) for u in calls))
-    finished = [f for r in results for f in r]
+    finished = [f for r in results for f in r.finished]
     assert len(finished) == 1, "auto-stop must happen exactly once"
+    assert sum(r.succeeded + r.failed for r in results) == 50, "each job counted once"
     rows = Counter(j.status for j in await SendJob.filter(run_id=run_id))
     stats = dict((await ProcessRun.get(id=run_id)).stats)
     assert stats == finished[0].stats
@@ -283,7 +284,9 @@ async def test_last_outcome_racing_reconcile_completes_once(pg_db: str) -> None:
             transitions.reconcile(run_id, T0),
             transitions.record([last], T0),
         )
-        finished = [f for r in results if r for f in (r if isinstance(r, list) else [r])]
+        finished = [
+            f for r in results if r for f in (r.finished if isinstance(r, Recorded) else [r])
+        ]
         assert [f.run_id for f in finished] == [run_id]
         assert isinstance(finished[0], FinishedRun)
         run = await ProcessRun.get(id=run_id)

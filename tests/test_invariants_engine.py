@@ -97,6 +97,7 @@ async def test_auto_stop_happens_once_despite_duplicated_events(db: str, sandbox
     chats = channels(sandbox, [f"@d{i}" for i in range(8)], d3=Behaviour(fail_5xx=1))
     await make_project("inv3", chats, ["a", "b"])
     completed_before = metric("herald_runs_finished_total", status="completed")
+    sent_before = metric("herald_jobs_finished_total", outcome="success")
     async with running_engine(sandbox) as h:
         engine = h.engine
         # Every APScheduler event is delivered twice, and each one also asks the
@@ -119,6 +120,7 @@ async def test_auto_stop_happens_once_despite_duplicated_events(db: str, sandbox
     assert row.finished_at is not None
     assert (await Project.get(name="inv3")).status == "stopped"
     assert metric("herald_runs_finished_total", status="completed") == completed_before + 1
+    assert metric("herald_jobs_finished_total", outcome="success") == sent_before + 16
     # The bot posts the one completion notice through this guard.
     claims = await asyncio.gather(*(transitions.claim_notice(run.id, utcnow()) for _ in range(5)))
     assert sorted(claims) == [False] * 4 + [True]
