@@ -112,10 +112,8 @@ class Engine:
             log.info("Recovered %d active run(s); %d job(s) due again", len(self._runs), released)
         # Runs that ended while the daemon was down, or whose notice was never posted:
         # the bot posts it now (claim_notice keeps it to one); the metric counted them.
-        announced: set[uuid.UUID] = set()
         for run in await transitions.unnotified_runs():
-            if run.id not in announced and self.on_run_finished is not None:
-                announced.add(run.id)
+            if self.on_run_finished is not None:
                 self._spawn(self.on_run_finished(await self._event(run)))
         self.scheduler.add_listener(
             self._on_job_event, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
@@ -333,6 +331,7 @@ class Engine:
         self.consumer.put(self._update_for(job, event))
 
     def _update_for(self, job: Claimed, event: JobExecutionEvent) -> JobUpdate:
+        """The decision of `RetryPolicy`, applied: metrics, the flood hold, the log line."""
         status = JobStatus
         now = utcnow()
         if event.code == EVENT_JOB_EXECUTED:
