@@ -69,7 +69,8 @@ class RateLimitRequests(BaseRequestMiddleware):
             and sender[0] is asyncio.current_task()
             and method.__api_method__.startswith(_SEND_PREFIXES)
         ):
-            await self.limiter.acquire(priority=sender[1])
+            async with self.limiter.slot(priority=sender[1]):
+                return await make_request(bot, method)
         return await make_request(bot, method)
 
 

@@ -286,16 +286,18 @@ class Engine:
             # back without an attempt instead of failing as if Telegram had refused it.
             log.warning("Job %s not sent, its message is unreadable: %s", job_id, exc)
             raise _NotSent() from exc
-        await self.limiter.acquire()
+        await self.limiter.take()
         # Checked again with no await before the request starts: a stop that
         # returned while we waited for the limiter wins (invariant 4).
         if not self._may_send(job):
+            self.limiter.release(used=False)
             raise _NotSent()
         self._in_flight.add(job_id)
         started = time.perf_counter()
         try:
             return await deliver(self.bot, chat_ref(job.chat), message, self.send_timeout)
         finally:
+            self.limiter.release()
             m.SEND_DURATION.observe(time.perf_counter() - started)
 
     def _may_send(self, job: Claimed) -> bool:

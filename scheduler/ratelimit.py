@@ -1,22 +1,21 @@
 """One rate budget for the whole bot (HERALD_RATE_LIMIT), replies to operators first.
 
-A sliding window: never more than `capacity` grants in any `period` seconds,
-which for a whole number N per second is exactly "at most N in any second".
-A 429 from Telegram holds every sender until its `retry_after` has passed.
+Telegram counts requests as they arrive, and a request arrives some time after
+we decide to send it. So the budget is a pool of `capacity` tokens, and a token
+comes back only `period` seconds after its request has *finished*: whatever
+the delays between us and Telegram, no `period`-long window of arrivals can
+hold more than `capacity` requests. For a whole number N per second that is
+exactly "at most N in any second". A 429 holds every sender until its
+`retry_after` has passed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
-from collections import deque
-from collections.abc import Callable
-
-#: Requests reach Telegram a little after they are granted, with jitter; a small
-#: margin keeps a burst that was spaced exactly 1 s apart from landing inside one
-#: second of Telegram's window.
-MARGIN = 1.005
+from collections.abc import AsyncIterator, Callable
 
 
 class RateLimiter:
@@ -25,13 +24,14 @@ class RateLimiter:
         self._clock = clock
         if rate > 0:
             self.capacity = max(1, math.floor(rate))
-            self.period = max(1.0, 1.0 / rate) * MARGIN
+            self.period = max(1.0, 1.0 / rate)
         else:
             self.capacity, self.period = 0, 0.0
-        #: Slots broadcast sends leave free, so an operator's reply never waits for a
-        #: window that a run has filled.
+        #: Tokens broadcast sends leave free, so an operator's reply never waits for a
+        #: budget that a run has used up.
         self.reserved = 1 if self.capacity >= 2 else 0
-        self._granted: deque[float] = deque()
+        self._free = self.capacity
+        self._returned = asyncio.Event()
         self._hold_until = 0.0
         self._lock = asyncio.Lock()
         self._priority_waiting = 0
@@ -45,47 +45,61 @@ class RateLimiter:
         """Telegram said 429: nobody sends for `seconds` (invariant 8)."""
         self._hold_until = max(self._hold_until, self._clock() + seconds)
 
-    def _wait_needed(self, priority: bool) -> float:
-        now = self._clock()
-        wait = self._hold_until - now
-        if not self.unlimited:
-            while self._granted and now - self._granted[0] >= self.period:
-                self._granted.popleft()
-            allowed = self.capacity if priority else self.capacity - self.reserved
-            if len(self._granted) >= allowed:
-                # The grant that must leave the window before one more fits.
-                oldest = self._granted[len(self._granted) - allowed]
-                wait = max(wait, oldest + self.period - now)
-        return wait
-
-    def _grant(self) -> None:
-        if not self.unlimited:
-            self._granted.append(self._clock())
-
-    async def _take(self, priority: bool) -> None:
-        while True:
-            if not priority and self._priority_waiting:
-                self._priority_done.clear()
-                await self._priority_done.wait()
-                continue
-            wait = self._wait_needed(priority)
-            if wait <= 0:
-                self._grant()  # no await between the check and the grant
-                return
-            await asyncio.sleep(wait)
+    @contextlib.asynccontextmanager
+    async def slot(self, priority: bool = False) -> AsyncIterator[None]:
+        """Hold a token for one request; it comes back `period` after the request ends."""
+        await self.take(priority)
+        try:
+            yield
+        finally:
+            self.release()
 
     async def acquire(self, priority: bool = False) -> None:
-        """Wait for a slot. Priority callers (operator replies) skip the queue."""
-        if self.unlimited and self._hold_until <= self._clock():
-            return
+        """A token for a request sent now and finished at once (its token returns in `period`)."""
+        await self.take(priority)
+        self.release()
+
+    async def take(self, priority: bool = False) -> None:
+        """Wait for a token. Priority callers (operator replies) skip the queue."""
         if priority:
             self._priority_waiting += 1
             try:
-                await self._take(priority=True)
+                await self._wait_for_token(priority=True)
             finally:
                 self._priority_waiting -= 1
                 if not self._priority_waiting:
                     self._priority_done.set()
             return
         async with self._lock:  # FIFO among broadcast sends
-            await self._take(priority=False)
+            await self._wait_for_token(priority=False)
+
+    def release(self, used: bool = True) -> None:
+        """The request ended; an unused token (nothing was sent) comes back at once."""
+        if self.unlimited:
+            return
+        if used:
+            asyncio.get_running_loop().call_later(self.period, self._give_back)
+        else:
+            self._give_back()
+
+    def _give_back(self) -> None:
+        self._free += 1
+        self._returned.set()
+
+    async def _wait_for_token(self, priority: bool) -> None:
+        while True:
+            if not priority and self._priority_waiting:
+                self._priority_done.clear()
+                await self._priority_done.wait()
+                continue
+            held = self._hold_until - self._clock()
+            if held > 0:
+                await asyncio.sleep(held)
+                continue
+            if self.unlimited:
+                return
+            if self._free > (0 if priority else self.reserved):
+                self._free -= 1  # no await between the check and the take
+                return
+            self._returned.clear()
+            await self._returned.wait()

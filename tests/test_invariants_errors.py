@@ -296,3 +296,26 @@ async def test_hold_blocks_every_acquirer(rate: float) -> None:
     await asyncio.gather(take(False), take(True), take(False))
     assert len(done) == 3
     assert min(done) >= 0.29
+
+
+async def test_a_token_comes_back_a_period_after_its_request_ends() -> None:
+    """Telegram counts arrivals: a slow request must not free its place in the window early."""
+    limiter = RateLimiter(3)  # 3 tokens a second, one kept for operator replies
+    started = time.monotonic()
+
+    async def slow_request() -> None:
+        async with limiter.slot():
+            await asyncio.sleep(0.2)
+
+    await asyncio.gather(slow_request(), slow_request())
+    await limiter.take()  # the third broadcast send waits for the first token back
+    assert time.monotonic() - started >= 1.2
+    limiter.release(used=False)
+
+
+async def test_an_unused_token_comes_back_at_once() -> None:
+    limiter = RateLimiter(2)
+    await limiter.take()
+    limiter.release(used=False)
+    async with asyncio.timeout(0.1):
+        await limiter.take()
