@@ -83,25 +83,38 @@ async def rows(client: BaseDBAsyncClient, sql: str, values: Sequence[Any] = ()) 
 
 @contextlib.asynccontextmanager
 async def transaction() -> AsyncIterator[BaseDBAsyncClient]:
-    """`in_transaction()` that leaves the task usable when BEGIN fails.
+    """`in_transaction()` that leaves the task usable when the connection dies.
 
     Tortoise 1.1 makes the new transaction the task's current connection before it
-    sends BEGIN, and nothing undoes that when BEGIN fails (a pooled connection that
-    died in a database outage): every later query of the task then runs on the dead
-    connection, which is never returned to the pool. The outcome consumer is one
-    long-lived task, so it would never record an outcome again (invariant 7).
+    sends BEGIN, and resets that only after returning the connection to the pool;
+    when BEGIN fails, or the pool refuses a connection that died in a database
+    outage, the reset never runs and every later query of the task goes to the
+    dead connection. The outcome consumer is one long-lived task, so it would
+    never record an outcome again (invariant 7). Here the reset always runs.
     """
     context = in_transaction()
     try:
         client = await context.__aenter__()
     except BaseException:
-        if getattr(context, "token", None) is not None:  # the task's connection was set
-            with contextlib.suppress(Exception):  # the rollback fails; release and reset run
-                await context.__aexit__(*sys.exc_info())
+        await _exit(context, sys.exc_info(), quiet=True)
         raise
     try:
         yield client
     except BaseException:
-        await context.__aexit__(*sys.exc_info())
+        await _exit(context, sys.exc_info())
         raise
-    await context.__aexit__(None, None, None)
+    await _exit(context, (None, None, None))
+
+
+async def _exit(context: Any, exc_info: tuple[Any, Any, Any], quiet: bool = False) -> None:
+    token = getattr(context, "token", None)
+    if token is None:  # the task's connection was never replaced: nothing to undo
+        return
+    try:
+        await context.__aexit__(*exc_info)
+    except Exception:
+        if not quiet:
+            raise
+    finally:
+        if not token._used:  # the pool raised before Tortoise reset the task's connection
+            connections.reset(token)

@@ -200,6 +200,11 @@ async def stop_run(run_id: uuid.UUID, in_flight: Sequence[int], now: datetime) -
     return cancelled
 
 
+async def release_unclaimed(run_id: uuid.UUID, claimed: Sequence[int]) -> int:
+    """Jobs left `queued` outside the window (a claim whose reply was lost) are due again."""
+    return await _cancel_or_release(run_id, claimed, JobStatus.PENDING)
+
+
 async def pause_run(run_id: uuid.UUID, in_flight: Sequence[int]) -> None:
     if not await _set_run_and_project(
         run_id, [RunStatus.RUNNING], RunStatus.PAUSED, ProjectStatus.PAUSED

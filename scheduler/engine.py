@@ -93,6 +93,8 @@ class Engine:
         self._wake = asyncio.Event()
         self._recorded = asyncio.Event()
         self._closing = False
+        #: Set when a write may have committed without our knowing (its reply was lost).
+        self._sweep_needed = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._feeder: asyncio.Task[None] | None = None
         self._reconciler: asyncio.Task[None] | None = None
@@ -221,9 +223,14 @@ class Engine:
             room = self.window - len(self._claimed)
             if running and room >= max(1, self.window // 2):
                 try:
+                    if self._sweep_needed:
+                        await self._release_unclaimed(running)
                     claimed = await transitions.claim_due(running, room, utcnow())
                 except Exception as exc:  # database down: try again shortly (invariant 7)
                     log.warning("Claiming due jobs failed, retrying in 1 s: %s", exc)
+                    # The claim may have committed with its reply lost: the sweep
+                    # gives such jobs back once the database answers again.
+                    self._sweep_needed = True
                     await asyncio.sleep(1.0)
                     continue
                 self._schedule(claimed)
@@ -234,6 +241,19 @@ class Engine:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(idle):
                     await self._wake.wait()
+
+    async def _release_unclaimed(self, running: list[uuid.UUID]) -> None:
+        """A claim whose reply was lost left jobs `queued` outside the window: free them.
+
+        Only the feeder claims, and this runs in the feeder, so no claim can race it.
+        """
+        for run_id in running:
+            released = await transitions.release_unclaimed(run_id, list(self._claimed))
+            if released:
+                log.warning(
+                    "Run %s: %d job(s) claimed in an outage are due again", run_id, released
+                )
+        self._sweep_needed = False
 
     async def _idle(self, running: list[uuid.UUID]) -> float:
         """How long to sleep when nothing is due: until the next retry, at most 1 s."""
@@ -428,6 +448,13 @@ class Engine:
         stats = {k: int(v) for k, v in dict(run.stats).items()}
         return RunFinished(run.id, project.name, RunStatus(run.status), stats, run.chat_id)
 
+    async def _sweep(self) -> None:
+        """Announce runs completed by a write whose reply was lost in an outage."""
+        for run in await transitions.unnotified_runs():
+            if run.id in self._runs:
+                self._runs.pop(run.id)
+                self._announce(await self._event(run))
+
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
@@ -445,6 +472,7 @@ class Engine:
             m.RUNS_ACTIVE.set(len(self._runs))
             with contextlib.suppress(Exception):  # a gauge may lag while the database is down
                 m.JOBS_PENDING.set(await transitions.open_jobs())
+                await self._sweep()
             if time.monotonic() - last_reconcile >= self.reconcile_every:
                 last_reconcile = time.monotonic()
                 for run_id in list(self._runs):
