@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +61,11 @@ class Dialect:
     def skip_locked(self) -> str:
         # Several replicas on one Postgres will claim disjoint jobs (DESIGN.md, beyond one machine).
         return " FOR UPDATE SKIP LOCKED" if self.postgres else ""
+
+
+def sql_list(values: Iterable[str]) -> str:
+    """`('a', 'b')` for IN clauses over our own status enums (never user input)."""
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
 def conn() -> BaseDBAsyncClient:

@@ -19,6 +19,8 @@ from datetime import datetime
 from herald import errors
 from herald.db.models import (
     ACTIVE_RUN,
+    FINAL_JOB,
+    OPEN_JOB,
     JobStatus,
     Message,
     ProcessRun,
@@ -28,12 +30,12 @@ from herald.db.models import (
     Target,
     empty_stats,
 )
-from herald.db.sql import STAT_KEYS, conn, dialect, rows, transaction
+from herald.db.sql import STAT_KEYS, conn, dialect, rows, sql_list, transaction
 
 log = logging.getLogger(__name__)
 
-_OPEN = "('waiting', 'pending', 'retrying', 'queued')"
-_ACTIVE = "('running', 'paused')"
+_OPEN = sql_list(OPEN_JOB)
+_ACTIVE = sql_list(ACTIVE_RUN)
 
 
 @dataclass(frozen=True)
@@ -153,11 +155,10 @@ async def _set_run_and_project(
     client = conn()
     d = dialect(client)
     async with transaction() as tx:
-        sources = ", ".join(f"'{s}'" for s in run_from)
         finished = f", finished_at = {d.param(2, 'timestamptz')}" if now else ""
         changed, _ = await tx.execute_query(
             f"UPDATE process_runs SET status = '{run_to}'{finished}"
-            f" WHERE id = {d.param(1, 'uuid')} AND status IN ({sources})",
+            f" WHERE id = {d.param(1, 'uuid')} AND status IN {sql_list(run_from)}",
             [str(run_id), now] if now else [str(run_id)],
         )
         if changed:
@@ -176,7 +177,7 @@ async def _cancel_or_release(run_id: uuid.UUID, keep: Sequence[int], to: JobStat
     keep_sql = ""
     if keep:
         keep_sql = " AND id NOT IN (" + ", ".join(str(int(k)) for k in keep) + ")"
-    statuses = _OPEN if to == JobStatus.CANCELLED else "('queued')"
+    statuses = _OPEN if to == JobStatus.CANCELLED else sql_list([JobStatus.QUEUED])
     count, _ = await client.execute_query(
         f"UPDATE send_jobs SET status = '{to}' WHERE run_id = {d.param(1, 'uuid')}"
         f" AND status IN {statuses}{keep_sql}",
@@ -381,7 +382,7 @@ async def _apply_updates(tx, updates: Sequence[JobUpdate], now: datetime) -> lis
         " sent_message_id = COALESCE(v.mid, send_jobs.sent_message_id),"
         " last_error = COALESCE(v.err, send_jobs.last_error),"
         " due_at = COALESCE(v.due, send_jobs.due_at),"
-        f" finished_at = CASE WHEN v.st IN ('succeeded', 'failed', 'cancelled')"
+        f" finished_at = CASE WHEN v.st IN {sql_list(FINAL_JOB)}"
         f" THEN {d.param(1, 'timestamptz')} ELSE send_jobs.finished_at END"
         " FROM v WHERE send_jobs.id = v.id AND send_jobs.status = 'queued'"
         " RETURNING send_jobs.id, send_jobs.run_id, send_jobs.target_no, send_jobs.seq,"

@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from herald.db import transitions
 from herald.db.transitions import JobUpdate, Recorded
@@ -22,6 +23,7 @@ from herald.db.transitions import JobUpdate, Recorded
 log = logging.getLogger(__name__)
 
 BATCH = 500
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def _until_done(action):  # type: ignore[no-untyped-def]
+async def _until_done(action: Callable[[], Awaitable[T]]) -> T:
     """Retry a write until the database takes it: an outage loses nothing (invariant 7)."""
     delay = 0.2
     while True:
