@@ -112,8 +112,8 @@ def _metrics_summary() -> str:
 
 
 async def demo(targets: int = 300, rate: float = 100) -> int:
-    if targets < 1:
-        print("herald demo: --targets must be at least 1", file=sys.stderr)
+    if targets < 1 or rate < 0:
+        print("herald demo: --targets must be at least 1 and --rate 0 or more", file=sys.stderr)
         return 2
     # The staged failures are the point of the demo; the notice lists them, so the
     # engine's one line per final failure would only scribble over the progress bar.

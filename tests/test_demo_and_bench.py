@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 HERALD = str(Path(sys.executable).parent / "herald")
 
@@ -35,12 +37,14 @@ def test_demo_runs_offline_and_leaves_nothing(tmp_path: Path) -> None:
     assert set(glob.glob("/tmp/herald-demo-*")) == before
 
 
-def test_demo_refuses_a_bad_size() -> None:
+@pytest.mark.parametrize(("option", "value"), [("--targets", "0"), ("--rate", "-1")])
+def test_demo_refuses_bad_options_in_one_line(option: str, value: str) -> None:
     done = subprocess.run(
-        [HERALD, "demo", "--targets", "0"], capture_output=True, text=True, timeout=60
+        [HERALD, "demo", option, value], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 2
-    assert "--targets" in done.stderr
+    assert option in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_benchmark_runs_at_tiny_size(tmp_path: Path) -> None:
